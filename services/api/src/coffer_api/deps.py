@@ -1,0 +1,93 @@
+"""FastAPI dependencies, declared once as Annotated aliases so routes read like sentences:
+``async def post_transaction(key: Writer, idempotency_key: IdempotencyKey, conn: Conn)``.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from coffer_api.errors import (
+    Forbidden,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    Overloaded,
+    RateLimited,
+    Unauthenticated,
+)
+from coffer_api.keys import ApiKey
+from coffer_api.settings import Settings
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key made with `coffer keys create`, sent as `Bearer cfr_...`."
+)
+
+
+async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    state = request.app.state
+    try:
+        conn = await state.pool.acquire(timeout=state.settings.db_pool_timeout_seconds)
+    except TimeoutError:
+        raise Overloaded(
+            "Every database connection is busy; retry in a moment.", headers={"Retry-After": "1"}
+        ) from None
+    try:
+        yield conn
+    finally:
+        await state.pool.release(conn)
+
+
+def _requires(scope: str):
+    async def authenticate(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ApiKey:
+        if credentials is None:
+            raise Unauthenticated(
+                "Send your API key as 'Authorization: Bearer cfr_...'; an operator creates one with "
+                "`coffer keys create --name NAME --scopes read,write`."
+            )
+        key = await request.app.state.keys.verify(credentials.credentials)
+        request.scope["state"]["api_key_id"] = key.id
+        decision = request.app.state.limiter.hit(key.id)
+        request.scope["state"]["rate"] = decision
+        if not decision.allowed:
+            raise RateLimited(
+                f"This API key may make {decision.limit} requests a minute; retry after {decision.retry_after} s.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        if not key.allows(scope):
+            raise Forbidden(f"This API key lacks the '{scope}' scope; create one with --scopes {scope}.")
+        return key
+
+    return Depends(authenticate)
+
+
+def _idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="1-255 visible ASCII characters; the same key always gets the first reply.",
+        ),
+    ] = None,
+) -> str:
+    if key is None:
+        raise IdempotencyKeyMissing("Send an Idempotency-Key header (for example a UUID) with every write.")
+    if not 1 <= len(key) <= 255 or not all("\x21" <= ch <= "\x7e" for ch in key):
+        raise IdempotencyKeyInvalid("The Idempotency-Key must be 1-255 visible ASCII characters.")
+    return key
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+Conn = Annotated[asyncpg.Connection, Depends(_connection)]
+Reader = Annotated[ApiKey, _requires("read")]
+Writer = Annotated[ApiKey, _requires("write")]
+Admin = Annotated[ApiKey, _requires("admin")]
+IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
+AppSettings = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,183 @@
+"""The API application: ``create_app(settings)`` wires the pool, the routers and one error handler.
+
+Nothing connects at import time: the pool, the key verifier, the rate limiter and the background
+tasks are created in the lifespan and closed when the app stops.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from coffer_api import ledger
+from coffer_api.edge import Edge
+from coffer_api.errors import CofferError, problem_body
+from coffer_api.keys import KeyVerifier
+from coffer_api.ratelimits import RateLimiter
+from coffer_api.routes import health, leaderboards, players, receipts, transactions
+from coffer_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+DESCRIPTION = """
+coffer keeps a Roblox experience's currency in a double-entry ledger on PostgreSQL.
+
+* Authenticate with `Authorization: Bearer <key>` (`coffer keys create`); scopes `read`, `write`, `admin`.
+* Every write takes an `Idempotency-Key`: the same key always gets the first reply
+  (with `Idempotent-Replayed: true`), so retries never apply twice.
+* Errors are `application/problem+json` with a stable `code`.
+"""
+
+
+async def _background(name: str, coro) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task stopped", extra={"task": name})
+
+
+async def _purge_idempotency_keys(pool: asyncpg.Pool, settings: Settings) -> None:
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                purged = await ledger.purge_idempotency_keys(conn, settings.idempotency_retention_days)
+                while purged > 0:  # in slices of 10,000 rows, so no long lock or long transaction
+                    await asyncio.sleep(0.1)
+                    purged = await ledger.purge_idempotency_keys(conn, settings.idempotency_retention_days)
+        except DATABASE_ERRORS as exc:
+            log.warning("idempotency purge failed; will retry", extra={"error": type(exc).__name__})
+        await asyncio.sleep(3600)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(
+            settings.database_url.get_secret_value(),
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            server_settings={
+                "application_name": "coffer-api",
+                "statement_timeout": str(int(settings.db_statement_timeout_seconds * 1000)),
+            },
+            command_timeout=settings.db_statement_timeout_seconds + 5,
+            timeout=5,
+        )
+        app.state.pool = pool
+        app.state.keys = KeyVerifier(pool, settings.key_cache_seconds)
+        app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+        app.state.pool_stats = lambda: (pool.get_size(), pool.get_idle_size())
+        tasks = [
+            asyncio.create_task(
+                _background("rate-limit-sync", app.state.limiter.run(pool, settings.rate_limit_sync_seconds))
+            ),
+            asyncio.create_task(_background("idempotency-purge", _purge_idempotency_keys(pool, settings))),
+        ]
+        app.state.background = tasks
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(*DATABASE_ERRORS):
+                await app.state.limiter.sync(pool)
+            await asyncio.wait_for(pool.close(), 10)
+
+    app = FastAPI(
+        title="coffer",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    for module in (health, players, transactions, receipts, leaderboards):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _problem(status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra) -> Response:
+    return Response(
+        orjson.dumps(problem_body(status, code, detail, **extra)),
+        status,
+        headers,
+        media_type="application/problem+json",
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CofferError)
+    async def coffer_error(request: Request, exc: CofferError) -> Response:
+        return Response(exc.body(), exc.status, exc.headers, media_type="application/problem+json")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        return _problem(422, "validation_error", f"{where}: {first['msg']}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return _problem(404, "not_found", f"No route {request.method} {request.url.path}; see /docs.")
+        if exc.status_code == 405:
+            return _problem(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}.",
+                headers=exc.headers,
+            )
+        return _problem(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable", extra={"error": type(exc).__name__})
+        return _problem(
+            503,
+            "database_unavailable",
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error", exc_info=exc)
+        return _problem(500, "internal_error", "Something went wrong on our side; the request id is logged.")
+
+
+def create_asgi_app(settings: Settings | None = None):
+    """The app wrapped in the edge middleware: what uvicorn serves."""
+    settings = settings or Settings()
+    app = create_app(settings)
+
+    def pool_stats():
+        stats = getattr(app.state, "pool_stats", None)
+        return stats() if stats else (0, 0)
+
+    return Edge(app, max_body_bytes=settings.max_body_bytes, pool_stats=pool_stats)

@@ -1,0 +1,355 @@
+"""The ledger: currencies, accounts, append-only transactions and entries, idempotency keys,
+receipts, API keys and the shared rate-limit counters.
+
+Money rules that the database itself enforces (Python only adds good error messages):
+- a player balance is a bigint in [0, 2^53 - 1] (JSON-safe for Luau);
+- issuer balances are derived from their entries, never stored, so the issuer is no hot row;
+- transactions and entries are append-only (a trigger refuses UPDATE, DELETE and TRUNCATE);
+- idempotency keys and purchase ids are unique.
+
+All writes of money go through ``coffer_post_batch``: one round trip per request, a fixed lock
+order (currency, user_id) for every account so concurrent transfers cannot deadlock, and one
+sub-transaction per ledger transaction so a batch item fails alone.
+
+Revision ID: 0001_ledger
+Revises:
+"""
+
+from coffer_api.migrations import execute_script
+
+revision = "0001_ledger"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+UPGRADE = r"""
+CREATE TABLE currencies (
+    name text PRIMARY KEY CONSTRAINT currencies_name_format CHECK (name ~ '^[a-z][a-z0-9_]{0,31}$'),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE accounts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    currency text NOT NULL REFERENCES currencies (name),
+    -- NULL for the currency's issuer; a Roblox user id (> 0), or a random pseudonym (< 0) after erasure
+    user_id bigint CONSTRAINT accounts_user_id_nonzero CHECK (user_id <> 0),
+    -- NULL for the issuer: its balance is the sum of its entries
+    balance bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT accounts_balance_non_negative CHECK (balance >= 0),
+    CONSTRAINT accounts_balance_max CHECK (balance <= 9007199254740991),
+    CONSTRAINT accounts_issuer_balance_derived CHECK ((user_id IS NULL) = (balance IS NULL))
+);
+CREATE UNIQUE INDEX accounts_user_currency ON accounts (user_id, currency);
+CREATE UNIQUE INDEX accounts_one_issuer ON accounts (currency) WHERE user_id IS NULL;
+CREATE INDEX accounts_leaderboard ON accounts (currency, balance DESC, user_id) WHERE user_id > 0;
+
+CREATE TABLE transactions (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    reason text NOT NULL CONSTRAINT transactions_reason_length CHECK (char_length(reason) BETWEEN 1 AND 200),
+    metadata jsonb NOT NULL DEFAULT '{}'::jsonb CONSTRAINT transactions_metadata_object
+        CHECK (jsonb_typeof(metadata) = 'object'),
+    reverses bigint CONSTRAINT transactions_reverses_key UNIQUE REFERENCES transactions (seq)
+);
+
+CREATE TABLE entries (
+    transaction_seq bigint NOT NULL REFERENCES transactions (seq),
+    -- 1..n: the request's entries in order; -1, -2, ..: the issuer's side, one per currency
+    ord smallint NOT NULL CONSTRAINT entries_ord_nonzero CHECK (ord <> 0),
+    account_id bigint NOT NULL REFERENCES accounts (id),
+    amount bigint NOT NULL CONSTRAINT entries_amount_nonzero CHECK (amount <> 0),
+    balance_after bigint,
+    PRIMARY KEY (transaction_seq, ord)
+);
+CREATE INDEX entries_account ON entries (account_id, transaction_seq DESC);
+
+CREATE FUNCTION coffer_forbid_history_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- the erasure worker may rewrite user ids inside metadata (never amounts): see coffer erase
+    IF TG_OP = 'UPDATE' AND current_setting('coffer.erasure', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'coffer: % is append-only; correct a transaction with a reversal', TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE TRIGGER transactions_append_only BEFORE UPDATE OR DELETE ON transactions
+    FOR EACH ROW EXECUTE FUNCTION coffer_forbid_history_change();
+CREATE TRIGGER transactions_no_truncate BEFORE TRUNCATE ON transactions
+    FOR EACH STATEMENT EXECUTE FUNCTION coffer_forbid_history_change();
+CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION coffer_forbid_history_change();
+CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON entries
+    FOR EACH STATEMENT EXECUTE FUNCTION coffer_forbid_history_change();
+
+CREATE TABLE idempotency_keys (
+    key text PRIMARY KEY,
+    request_hash bytea NOT NULL,
+    status smallint,
+    response jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+CREATE TABLE receipts (
+    purchase_id text PRIMARY KEY,
+    user_id bigint NOT NULL,
+    product_id bigint NOT NULL,
+    currency text NOT NULL,
+    amount bigint NOT NULL,
+    transaction_seq bigint REFERENCES transactions (seq),
+    response jsonb,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE api_keys (
+    id text PRIMARY KEY,
+    name text NOT NULL CONSTRAINT api_keys_name_length CHECK (char_length(name) BETWEEN 1 AND 64),
+    secret_hash bytea NOT NULL,
+    scopes text[] NOT NULL CONSTRAINT api_keys_scopes_known
+        CHECK (scopes <@ ARRAY['read', 'write', 'admin'] AND cardinality(scopes) > 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz,
+    revoked_at timestamptz
+);
+CREATE UNIQUE INDEX api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+
+-- Shared by every API process: each adds its local hits about once a second.
+CREATE UNLOGGED TABLE rate_limit_windows (
+    key_id text NOT NULL,
+    window_start timestamptz NOT NULL,
+    hits bigint NOT NULL,
+    PRIMARY KEY (key_id, window_start)
+);
+
+CREATE FUNCTION coffer_add_currency(p_name text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO currencies (name) VALUES (p_name) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO accounts (currency, user_id, balance) VALUES (p_name, NULL, NULL);
+    RETURN true;
+END $$;
+
+SELECT coffer_add_currency('coins');
+
+-- The reply body of a transaction: the same JSON for the first reply, replays and GET.
+CREATE FUNCTION coffer_transaction_json(p_seq bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', t.id,
+        'created_at', t.created_at,
+        'reason', t.reason,
+        'metadata', t.metadata,
+        'entries', (
+            SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'user_id', a.user_id, 'currency', a.currency,
+                'amount', e.amount, 'balance_after', e.balance_after) ORDER BY e.ord), '[]'::jsonb)
+            FROM entries e JOIN accounts a ON a.id = e.account_id
+            WHERE e.transaction_seq = t.seq AND e.ord > 0),
+        'reverses', (SELECT r.id FROM transactions r WHERE r.seq = t.reverses))
+    FROM transactions t WHERE t.seq = p_seq
+$$;
+
+-- Create the missing player accounts and lock all of them in one global order (currency, user_id).
+CREATE FUNCTION coffer_lock_accounts(p_users bigint[], p_currencies text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO accounts (currency, user_id, balance)
+    SELECT DISTINCT e.c, e.u, 0::bigint
+    FROM unnest(p_users, p_currencies) AS e (u, c) JOIN currencies ON currencies.name = e.c
+    ORDER BY 1, 2
+    ON CONFLICT (user_id, currency) DO NOTHING;
+    PERFORM 1 FROM accounts a
+    WHERE (a.user_id, a.currency) IN (SELECT * FROM unnest(p_users, p_currencies))
+    ORDER BY a.currency, a.user_id
+    FOR UPDATE;
+END $$;
+
+-- One ledger transaction, idempotent under p_key (NULL: no key, e.g. receipts).
+-- Returns the HTTP status and body; error bodies are {"code", "detail", ...} rendered by the API.
+CREATE FUNCTION coffer_apply(
+    p_key text, p_hash bytea, p_reason text, p_metadata jsonb, p_reverses bigint,
+    p_users bigint[], p_currencies text[], p_amounts bigint[],
+    OUT status int, OUT body jsonb, OUT replayed boolean
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_existing idempotency_keys%ROWTYPE;
+    v_seq bigint;
+    v_unknown text;
+    v_constraint text;
+    v_short record;
+BEGIN
+    replayed := false;
+    IF p_key IS NOT NULL THEN
+        -- a concurrent first request with this key makes us wait here until it commits
+        INSERT INTO idempotency_keys (key, request_hash) VALUES (p_key, p_hash) ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            SELECT * INTO v_existing FROM idempotency_keys WHERE key = p_key;
+            IF v_existing.request_hash <> p_hash THEN
+                status := 422;
+                body := jsonb_build_object('code', 'idempotency_key_reused', 'detail',
+                    'This Idempotency-Key was already used for a different request; '
+                    || 'use a new key for a new request.');
+            ELSE
+                status := v_existing.status;
+                body := v_existing.response;
+                replayed := true;
+            END IF;
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT c INTO v_unknown FROM unnest(p_currencies) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM currencies WHERE name = c) LIMIT 1;
+    IF FOUND THEN
+        status := 422;
+        body := jsonb_build_object('code', 'unknown_currency', 'currency', v_unknown, 'detail',
+            format('Currency "%s" does not exist; an operator can add it with `coffer currencies add %s`.',
+                   v_unknown, v_unknown));
+    ELSE
+        BEGIN
+            PERFORM coffer_lock_accounts(p_users, p_currencies);
+            UPDATE accounts a SET balance = a.balance + e.amt
+            FROM unnest(p_users, p_currencies, p_amounts) AS e (u, c, amt)
+            WHERE a.user_id = e.u AND a.currency = e.c;
+            INSERT INTO transactions (reason, metadata, reverses)
+            VALUES (p_reason, coalesce(p_metadata, '{}'::jsonb), p_reverses)
+            RETURNING seq INTO v_seq;
+            INSERT INTO entries (transaction_seq, ord, account_id, amount, balance_after)
+            SELECT v_seq, e.ord, a.id, e.amt, a.balance
+            FROM unnest(p_users, p_currencies, p_amounts) WITH ORDINALITY AS e (u, c, amt, ord)
+            JOIN accounts a ON a.user_id = e.u AND a.currency = e.c;
+            INSERT INTO entries (transaction_seq, ord, account_id, amount, balance_after)
+            SELECT v_seq, -row_number() OVER (ORDER BY s.c), i.id, -s.net, NULL
+            FROM (SELECT e.c, sum(e.amt) AS net FROM unnest(p_currencies, p_amounts) AS e (c, amt)
+                  GROUP BY e.c HAVING sum(e.amt) <> 0) s
+            JOIN accounts i ON i.currency = s.c AND i.user_id IS NULL;
+            status := 201;
+            body := coffer_transaction_json(v_seq);
+        EXCEPTION
+            WHEN check_violation OR numeric_value_out_of_range THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'accounts_balance_non_negative' THEN
+                    SELECT e.u, e.c, e.amt, coalesce(a.balance, 0) AS balance INTO v_short
+                    FROM unnest(p_users, p_currencies, p_amounts) AS e (u, c, amt)
+                    LEFT JOIN accounts a ON a.user_id = e.u AND a.currency = e.c
+                    WHERE coalesce(a.balance, 0) + e.amt < 0 LIMIT 1;
+                    status := 409;
+                    body := jsonb_build_object('code', 'insufficient_funds',
+                        'user_id', v_short.u, 'currency', v_short.c,
+                        'balance', v_short.balance, 'amount', v_short.amt,
+                        'detail', format('Player %s has %s %s, which is not enough for %s; nothing was applied.',
+                                         v_short.u, v_short.balance, v_short.c, v_short.amt));
+                ELSIF v_constraint = 'accounts_balance_max' OR v_constraint = '' OR v_constraint IS NULL THEN
+                    status := 422;
+                    body := jsonb_build_object('code', 'balance_overflow', 'detail',
+                        'A balance would exceed 9007199254740991 (2^53 - 1); nothing was applied.');
+                ELSE
+                    RAISE;
+                END IF;
+            WHEN unique_violation THEN
+                GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+                IF v_constraint = 'transactions_reverses_key' THEN
+                    status := 409;
+                    body := jsonb_build_object('code', 'already_reversed', 'detail',
+                        'This transaction has already been reversed; a transaction can be reversed once.');
+                ELSE
+                    RAISE;
+                END IF;
+        END;
+    END IF;
+
+    IF p_key IS NOT NULL THEN
+        UPDATE idempotency_keys SET status = coffer_apply.status, response = coffer_apply.body
+        WHERE key = p_key;
+    END IF;
+END $$;
+
+-- A batch of transactions in one round trip: accounts locked once in the global order, then each
+-- transaction applied on its own (its own sub-transaction and idempotency key), in request order.
+-- Entries are flattened; transaction i owns entries p_starts[i] .. p_starts[i] + p_counts[i] - 1.
+CREATE FUNCTION coffer_post_batch(
+    p_keys text[], p_hashes bytea[], p_reasons text[], p_metadata text[], p_reverses bigint[],
+    p_starts int[], p_counts int[],
+    p_users bigint[], p_currencies text[], p_amounts bigint[]
+) RETURNS TABLE (status int, body jsonb, replayed boolean) LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    s int;
+    e int;
+BEGIN
+    PERFORM coffer_lock_accounts(p_users, p_currencies);
+    FOR i IN 1 .. coalesce(cardinality(p_keys), 0) LOOP
+        s := p_starts[i];
+        e := p_starts[i] + p_counts[i] - 1;
+        RETURN QUERY SELECT * FROM coffer_apply(
+            p_keys[i], p_hashes[i], p_reasons[i], p_metadata[i]::jsonb, p_reverses[i],
+            p_users[s:e], p_currencies[s:e], p_amounts[s:e]);
+    END LOOP;
+END $$;
+
+-- A developer-product purchase: granted once per purchase id, forever.
+CREATE FUNCTION coffer_post_receipt(
+    p_purchase_id text, p_user_id bigint, p_product_id bigint, p_currency text, p_amount bigint,
+    OUT status int, OUT body jsonb, OUT replayed boolean
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_existing receipts%ROWTYPE;
+    v_result record;
+BEGIN
+    replayed := false;
+    INSERT INTO receipts (purchase_id, user_id, product_id, currency, amount)
+    VALUES (p_purchase_id, p_user_id, p_product_id, p_currency, p_amount)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        SELECT * INTO v_existing FROM receipts WHERE purchase_id = p_purchase_id;
+        IF (v_existing.user_id, v_existing.product_id, v_existing.currency, v_existing.amount)
+           IS DISTINCT FROM (p_user_id, p_product_id, p_currency, p_amount) THEN
+            status := 422;
+            body := jsonb_build_object('code', 'purchase_id_reused', 'detail',
+                'This purchase id was already granted with a different player, product, currency or amount.');
+        ELSE
+            status := 201;
+            body := v_existing.response;
+            replayed := true;
+        END IF;
+        RETURN;
+    END IF;
+    SELECT * INTO v_result FROM coffer_apply(
+        NULL, NULL, 'receipt:' || p_product_id,
+        jsonb_build_object('purchase_id', p_purchase_id, 'product_id', p_product_id), NULL,
+        ARRAY[p_user_id], ARRAY[p_currency], ARRAY[p_amount]);
+    status := v_result.status;
+    IF v_result.status = 201 THEN
+        body := jsonb_build_object('purchase_id', p_purchase_id, 'transaction', v_result.body);
+        UPDATE receipts SET transaction_seq = (SELECT seq FROM transactions WHERE id = (v_result.body ->> 'id')::uuid),
+                            response = coffer_post_receipt.body
+        WHERE purchase_id = p_purchase_id;
+    ELSE
+        -- nothing is remembered for a purchase that was not granted: the game retries it later
+        body := v_result.body;
+        DELETE FROM receipts WHERE purchase_id = p_purchase_id;
+    END IF;
+END $$;
+"""
+
+DOWNGRADE = r"""
+DROP FUNCTION coffer_post_receipt(text, bigint, bigint, text, bigint);
+DROP FUNCTION coffer_post_batch(text[], bytea[], text[], text[], bigint[], int[], int[], bigint[], text[], bigint[]);
+DROP FUNCTION coffer_apply(text, bytea, text, jsonb, bigint, bigint[], text[], bigint[]);
+DROP FUNCTION coffer_lock_accounts(bigint[], text[]);
+DROP FUNCTION coffer_transaction_json(bigint);
+DROP FUNCTION coffer_add_currency(text);
+DROP TABLE rate_limit_windows, api_keys, receipts, idempotency_keys, entries, transactions, accounts, currencies;
+DROP FUNCTION coffer_forbid_history_change();
+"""
+
+
+def upgrade() -> None:
+    execute_script(UPGRADE)
+
+
+def downgrade() -> None:
+    execute_script(DOWNGRADE)
