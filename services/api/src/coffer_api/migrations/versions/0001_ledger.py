@@ -211,12 +211,13 @@ BEGIN
     ELSE
         BEGIN
             PERFORM coffer_lock_accounts(p_users, p_currencies);
-            UPDATE accounts a SET balance = a.balance + e.amt
-            FROM unnest(p_users, p_currencies, p_amounts) AS e (u, c, amt)
-            WHERE a.user_id = e.u AND a.currency = e.c;
+            -- the transaction row first: a second reversal of one transaction fails here as already_reversed
             INSERT INTO transactions (reason, metadata, reverses)
             VALUES (p_reason, coalesce(p_metadata, '{}'::jsonb), p_reverses)
             RETURNING seq INTO v_seq;
+            UPDATE accounts a SET balance = a.balance + e.amt
+            FROM unnest(p_users, p_currencies, p_amounts) AS e (u, c, amt)
+            WHERE a.user_id = e.u AND a.currency = e.c;
             INSERT INTO entries (transaction_seq, ord, account_id, amount, balance_after)
             SELECT v_seq, e.ord, a.id, e.amt, a.balance
             FROM unnest(p_users, p_currencies, p_amounts) WITH ORDINALITY AS e (u, c, amt, ord)
