@@ -6,6 +6,7 @@
     coffer currencies add NAME | coffer currencies list
     coffer serve [--host H] [--port P] [--workers N]      run the API under uvicorn
     coffer audit                                   check both ledger invariants
+    coffer erase USER_ID                           erase a Roblox user id now (right to erasure)
 
 Bad input: one clear line on stderr and exit status 2; runtime failures exit 1. Never a traceback.
 """
@@ -22,7 +23,7 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
-from coffer_api import keys, ledger
+from coffer_api import erasure, keys, ledger
 from coffer_api.settings import Settings
 
 CURRENCY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -129,17 +130,17 @@ def db_upgrade(args: argparse.Namespace) -> int:
     from alembic.config import Config
 
     settings = _settings()
-    url = settings.database_url.get_secret_value()
     config = Config()
     config.set_main_option("script_location", "coffer_api:migrations")
-    config.set_main_option("sqlalchemy.url", "postgresql+asyncpg://" + url.split("://", 1)[1].replace("%", "%%"))
+    # the DSN goes to asyncpg as given (sslmode and all), never through a SQLAlchemy URL
+    config.attributes["dsn"] = settings.database_url.get_secret_value()
     try:
         command.upgrade(config, "head")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise Failure(f"migration failed: {_safe(exc)}") from None
-    except Exception as exc:
-        cause = exc.__cause__ or exc.orig if hasattr(exc, "orig") else exc
-        raise Failure(f"migration failed: {_safe(cause)}") from None
+    except Exception as exc:  # alembic wraps driver errors; report the root cause in one line
+        root: BaseException = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        raise Failure(f"migration failed: {_safe(root)}") from None
     _out("database is at the latest schema")
     return 0
 
@@ -220,6 +221,21 @@ def audit(args: argparse.Namespace) -> int:
     return asyncio.run(_with_conn(_settings(), work))
 
 
+def erase(args: argparse.Namespace) -> int:
+    async def work(conn: asyncpg.Connection) -> int:
+        try:
+            result = await erasure.erase(conn, args.user_id)
+        except asyncpg.UndefinedTableError:
+            raise
+        except asyncpg.PostgresError as exc:
+            raise Failure(f"erasure failed, nothing was changed ({type(exc).__name__}); retry shortly") from None
+        counts = ", ".join(f"{table}={n}" for table, n in sorted(result.rows_changed.items()))
+        _out(f"erased: {counts}")
+        return 0
+
+    return asyncio.run(_with_conn(_settings(), work))
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -283,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.set_defaults(run=serve)
 
     commands.add_parser("audit", help="check both ledger invariants").set_defaults(run=audit)
+    erase_cmd = commands.add_parser("erase", help="erase a Roblox user id now (right to erasure)")
+    erase_cmd.add_argument("user_id", type=_user_id)
+    erase_cmd.set_defaults(run=erase)
     return parser
 
 

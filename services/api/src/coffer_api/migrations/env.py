@@ -2,6 +2,7 @@
 
 import asyncio
 
+import asyncpg
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -14,8 +15,10 @@ def _run(connection) -> None:
 
 
 async def _main() -> None:
-    url = context.config.get_main_option("sqlalchemy.url")
-    engine = create_async_engine(url, poolclass=NullPool)
+    dsn = context.config.attributes["dsn"]
+    engine = create_async_engine(
+        "postgresql+asyncpg://", poolclass=NullPool, async_creator=lambda: asyncpg.connect(dsn, timeout=10)
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
