@@ -27,53 +27,33 @@ locals {
 
   availability_zones = coalesce(var.availability_zones, ["${var.region}a", "${var.region}b"])
 
-  # The two cost profiles. Both are secure; they differ in redundancy and size.
-  # Connection budget: api_max x workers x db_pool_max (+ bot) stays under
-  # ~80% of the database's max_connections (RDS Proxy multiplexes in hardened).
-  profiles = {
-    starter = {
-      nat_gateways             = false # tasks in public subnets with public IPs, SG admits only the ALB
-      tasks_in_public_subnets  = true
-      db_instance_class        = "db.t4g.micro"
-      db_multi_az              = false
-      db_allocated_storage     = 20
-      db_max_allocated_storage = 100
-      db_backup_retention_days = 7
-      db_proxy                 = false
-      db_connections_alarm     = 60 # db.t4g.micro: max_connections ~ 80
-      api_cpu                  = 256
-      api_memory               = 512
-      bot_cpu                  = 256
-      bot_memory               = 512
-      api_min_count            = 1
-      api_max_count            = 3
-      api_workers              = 1
-      db_pool_max_size         = 5 # 3 tasks x 1 worker x 5 = 15
-      deployment_config        = "CodeDeployDefault.ECSAllAtOnce"
-    }
-    hardened = {
-      nat_gateways             = true # one NAT gateway per AZ; tasks have no public IP
-      tasks_in_public_subnets  = false
-      db_instance_class        = "db.m7g.large"
-      db_multi_az              = true
-      db_allocated_storage     = 50
-      db_max_allocated_storage = 1000
-      db_backup_retention_days = 14
-      db_proxy                 = true
-      db_connections_alarm     = 700 # db.m7g.large: max_connections ~ 900
-      api_cpu                  = 1024
-      api_memory               = 2048
-      bot_cpu                  = 256
-      bot_memory               = 512
-      api_min_count            = 2
-      api_max_count            = 20
-      api_workers              = 2
-      db_pool_max_size         = 10 # 20 tasks x 2 workers x 10 = 400 client connections into RDS Proxy
-      deployment_config        = "CodeDeployDefault.ECSCanary10Percent5Minutes"
-    }
+  # The two cost profiles (value: hardened ? hardened : starter). Both are
+  # secure; they differ in redundancy and size. Connection budget:
+  # api_max_count x api_workers x db_pool_max_size (+ bot) stays under ~80% of
+  # the database's max_connections (RDS Proxy multiplexes in hardened).
+  hardened = var.profile == "hardened"
+  p = {
+    # starter: no NAT gateway, tasks in public subnets with public IPs whose SG
+    # admits only the ALB; hardened: private subnets, one NAT gateway per AZ.
+    nat_gateways             = local.hardened ? true : false
+    tasks_in_public_subnets  = local.hardened ? false : true
+    db_instance_class        = local.hardened ? "db.m7g.large" : "db.t4g.micro"
+    db_multi_az              = local.hardened ? true : false
+    db_allocated_storage     = local.hardened ? 50 : 20
+    db_max_allocated_storage = local.hardened ? 1000 : 100
+    db_backup_retention_days = local.hardened ? 14 : 7
+    db_proxy                 = local.hardened ? true : false
+    db_connections_alarm     = local.hardened ? 700 : 60 # max_connections: m7g.large ~900, t4g.micro ~80
+    api_cpu                  = local.hardened ? 1024 : 256
+    api_memory               = local.hardened ? 2048 : 512
+    bot_cpu                  = 256
+    bot_memory               = 512
+    api_min_count            = local.hardened ? 2 : 1
+    api_max_count            = local.hardened ? 20 : 3
+    api_workers              = local.hardened ? 2 : 1
+    db_pool_max_size         = local.hardened ? 10 : 5 # 20 x 2 x 10 = 400 into RDS Proxy; 3 x 1 x 5 = 15
+    deployment_config        = local.hardened ? "CodeDeployDefault.ECSCanary10Percent5Minutes" : "CodeDeployDefault.ECSAllAtOnce"
   }
-
-  p = local.profiles[var.profile]
 
   db_proxy_enabled = coalesce(var.db_proxy_enabled, local.p.db_proxy)
   api_min_count    = coalesce(var.api_min_count, local.p.api_min_count)
@@ -191,6 +171,7 @@ module "logs_bucket" {
   providers = { aws = aws.workload }
 
   name                         = "${local.name}-logs-${var.account_id}"
+  access_logging               = false
   expire_current_after_days    = var.log_retention_days
   expire_noncurrent_after_days = 30
   extra_policy_statements = [
@@ -242,8 +223,6 @@ module "edge" {
   kms_key_arn           = aws_kms_key.main.arn
   log_retention_days    = var.log_retention_days
   alarm_topic_arn       = aws_sns_topic.alarms.arn
-
-  depends_on = [module.logs_bucket]
 }
 
 module "database" {
@@ -288,6 +267,7 @@ module "ecs" {
   bot_repository_url    = module.ecr.repository_urls["coffer-bot"]
   bot_repository_arn    = module.ecr.repository_arns["coffer-bot"]
   initial_image_tag     = var.initial_image_tag
+  cpu_architecture      = var.cpu_architecture
 
   api_cpu    = local.p.api_cpu
   api_memory = local.p.api_memory

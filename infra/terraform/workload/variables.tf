@@ -193,6 +193,17 @@ variable "bot_guild_ids" {
   default     = ""
 }
 
+variable "cpu_architecture" {
+  description = "Fargate CPU architecture of the tasks; the build must produce images for it."
+  type        = string
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
 variable "log_level" {
   type    = string
   default = "INFO"

@@ -152,14 +152,6 @@ locals {
   aurora     = var.engine == "aurora-postgresql"
   identifier = var.name
   log_types  = ["postgresql", "upgrade"]
-  parameters = {
-    "rds.force_ssl"              = "1"
-    "log_min_duration_statement" = "1000"
-    "log_connections"            = "1"
-    "log_disconnections"         = "1"
-    "log_lock_waits"             = "1"
-    "log_statement"              = "ddl"
-  }
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -202,12 +194,35 @@ resource "aws_db_parameter_group" "this" {
   name   = "${var.name}-pg${var.postgres_major_version}"
   family = "postgres${var.postgres_major_version}"
 
-  dynamic "parameter" {
-    for_each = local.parameters
-    content {
-      name  = parameter.key
-      value = parameter.value
-    }
+  # TLS only; slow statements, DDL, connections and lock waits are logged.
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_disconnections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_lock_waits"
+    value = "1"
   }
 
   tags = var.tags
@@ -294,12 +309,35 @@ resource "aws_rds_cluster_parameter_group" "this" {
   name   = "${var.name}-aurora-pg${split(".", var.aurora_engine_version)[0]}"
   family = "aurora-postgresql${split(".", var.aurora_engine_version)[0]}"
 
-  dynamic "parameter" {
-    for_each = local.parameters
-    content {
-      name  = parameter.key
-      value = parameter.value
-    }
+  # TLS only; slow statements, DDL, connections and lock waits are logged.
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_disconnections"
+    value = "1"
+  }
+
+  parameter {
+    name  = "log_lock_waits"
+    value = "1"
   }
 
   tags = var.tags
@@ -572,4 +610,41 @@ output "proxy_login_secret_arns" {
 
 output "alarm_names" {
   value = { for k, a in aws_cloudwatch_metric_alarm.db : k => a.alarm_name }
+}
+
+# Whole resource objects, for composition and for the roots' `terraform test`
+# assertions (tests cannot read a child module's resources directly).
+output "instance" {
+  value     = local.aurora ? null : aws_db_instance.this[0]
+  sensitive = true
+}
+
+output "replica" {
+  value     = length(aws_db_instance.replica) == 0 ? null : aws_db_instance.replica[0]
+  sensitive = true
+}
+
+output "cluster" {
+  value     = local.aurora ? aws_rds_cluster.this[0] : null
+  sensitive = true
+}
+
+output "cluster_instances" {
+  value = aws_rds_cluster_instance.this
+}
+
+output "proxy" {
+  value = var.proxy_enabled ? aws_db_proxy.this[0] : null
+}
+
+output "proxy_target_group" {
+  value = var.proxy_enabled ? aws_db_proxy_default_target_group.this[0] : null
+}
+
+output "parameter_group" {
+  value = local.aurora ? aws_rds_cluster_parameter_group.this[0] : aws_db_parameter_group.this[0]
+}
+
+output "alarms" {
+  value = aws_cloudwatch_metric_alarm.db
 }

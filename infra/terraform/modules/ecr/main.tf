@@ -85,3 +85,11 @@ output "repository_urls" {
 output "repository_arns" {
   value = { for k, r in aws_ecr_repository.this : k => r.arn }
 }
+
+output "repositories" {
+  value = aws_ecr_repository.this
+}
+
+output "lifecycle_policies" {
+  value = aws_ecr_lifecycle_policy.this
+}

@@ -201,6 +201,14 @@ locals {
       portMappings = [{ containerPort = var.container_port, hostPort = var.container_port, protocol = "tcp" }]
       environment  = local.api_env
       secrets      = local.api_secret
+      # Same liveness probe as deploy/write_artifacts.py writes into taskdef.json.
+      healthCheck = {
+        command     = ["CMD", "python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:${var.container_port}/healthz', timeout=4).status != 200)"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 30
+      }
       logConfiguration = {
         logDriver = "awslogs"
         options = {
@@ -634,4 +642,33 @@ output "log_group_names" {
 
 output "task_cpu_memory" {
   value = local.services
+}
+
+# Whole resource objects, for the root's `terraform test` assertions.
+output "cluster" {
+  value = aws_ecs_cluster.this
+}
+
+output "services" {
+  value = { api = aws_ecs_service.api, bot = aws_ecs_service.bot }
+}
+
+output "task_definitions" {
+  value = aws_ecs_task_definition.this
+}
+
+output "execution_role_policies" {
+  value = aws_iam_role_policy.execution
+}
+
+output "log_groups" {
+  value = aws_cloudwatch_log_group.service
+}
+
+output "autoscaling_target" {
+  value = aws_appautoscaling_target.api
+}
+
+output "autoscaling_policies" {
+  value = { requests = aws_appautoscaling_policy.api_requests, cpu = aws_appautoscaling_policy.api_cpu }
 }

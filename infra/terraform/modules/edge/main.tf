@@ -240,15 +240,6 @@ resource "aws_route53_record" "api" {
 
 # ---- WAF ------------------------------------------------------------------
 
-locals {
-  managed_rule_groups = {
-    AWSManagedRulesAmazonIpReputationList = 10
-    AWSManagedRulesCommonRuleSet          = 20
-    AWSManagedRulesKnownBadInputsRuleSet  = 30
-    AWSManagedRulesSQLiRuleSet            = 40
-  }
-}
-
 resource "aws_wafv2_web_acl" "this" {
   name  = var.name
   scope = "REGIONAL"
@@ -279,39 +270,130 @@ resource "aws_wafv2_web_acl" "this" {
     }
   }
 
-  dynamic "rule" {
-    for_each = local.managed_rule_groups
-    content {
-      name     = rule.key
-      priority = rule.value
+  # AWS managed rule groups. Rules that would block coffer's legitimate callers
+  # are only counted: Roblox game servers and the bot (Fargate) call from
+  # hosting-provider IPs, and the batch endpoint carries bodies above 8 KB.
+  rule {
+    name     = "AWSManagedRulesAmazonIpReputationList"
+    priority = 10
 
-      override_action {
-        none {}
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesAmazonIpReputationList"
+        vendor_name = "AWS"
       }
+    }
 
-      statement {
-        managed_rule_group_statement {
-          name        = rule.key
-          vendor_name = "AWS"
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesAmazonIpReputationList"
+      sampled_requests_enabled   = true
+    }
+  }
 
-          # The batch endpoint legitimately carries bodies above 8 KB.
-          dynamic "rule_action_override" {
-            for_each = rule.key == "AWSManagedRulesCommonRuleSet" ? ["SizeRestrictions_BODY"] : []
-            content {
-              name = rule_action_override.value
-              action_to_use {
-                count {}
-              }
-            }
+  rule {
+    name     = "AWSManagedRulesAnonymousIpList"
+    priority = 15
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesAnonymousIpList"
+        vendor_name = "AWS"
+
+        rule_action_override {
+          name = "HostingProviderIPList"
+          action_to_use {
+            count {}
           }
         }
       }
+    }
 
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${var.name}-${rule.key}"
-        sampled_requests_enabled   = true
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesAnonymousIpList"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 20
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesCommonRuleSet"
+        vendor_name = "AWS"
+
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
       }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesCommonRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 30
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesKnownBadInputsRuleSet"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "AWSManagedRulesSQLiRuleSet"
+    priority = 40
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesSQLiRuleSet"
+        vendor_name = "AWS"
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-AWSManagedRulesSQLiRuleSet"
+      sampled_requests_enabled   = true
     }
   }
 
@@ -429,4 +511,37 @@ output "certificate_validation_records" {
     type  = o.resource_record_type
     value = o.resource_record_value
   }]
+}
+
+output "test_listener_port" {
+  value = var.test_listener_port
+}
+
+# Whole resource objects, for the root's `terraform test` assertions.
+output "load_balancer" {
+  value = aws_lb.this
+}
+
+output "listeners" {
+  value = { http = aws_lb_listener.http_redirect, https = aws_lb_listener.https, test = aws_lb_listener.test }
+}
+
+output "target_groups" {
+  value = aws_lb_target_group.api
+}
+
+output "web_acl" {
+  value = aws_wafv2_web_acl.this
+}
+
+output "web_acl_association" {
+  value = aws_wafv2_web_acl_association.this
+}
+
+output "web_acl_logging" {
+  value = aws_wafv2_web_acl_logging_configuration.this
+}
+
+output "alarms" {
+  value = { target_5xx = aws_cloudwatch_metric_alarm.target_5xx, elb_5xx = aws_cloudwatch_metric_alarm.elb_5xx }
 }

@@ -721,3 +721,28 @@ output "migrate_project_name" {
 output "build_environment" {
   value = var.build_environment
 }
+
+# Whole resource objects, for the root's `terraform test` assertions.
+output "codepipeline" {
+  value = aws_codepipeline.this
+}
+
+output "codebuild_projects" {
+  value = { build = aws_codebuild_project.build, migrate = aws_codebuild_project.migrate }
+}
+
+output "codedeploy_deployment_group" {
+  value = aws_codedeploy_deployment_group.api
+}
+
+output "artifact_bucket_encryption" {
+  value = module.artifacts.encryption
+}
+
+output "artifact_bucket_versioning" {
+  value = module.artifacts.versioning
+}
+
+output "artifact_bucket_public_access_block" {
+  value = module.artifacts.public_access_block
+}
