@@ -1,0 +1,1 @@
+"""The slash commands, one cog per domain: coins, link, leaderboard, staff."""
