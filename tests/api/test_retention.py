@@ -1,6 +1,7 @@
 """Idempotency keys are kept 30 days; purchase ids forever."""
 
 from coffer_api import ledger
+
 from tests.api.test_receipts import receipt
 from tests.api.test_transactions import entry, post
 

@@ -12,6 +12,7 @@ import pluau
 import pytest
 
 from tests.roblox.engine import ROOT, Engine
+from tests.tooling import need
 
 CLIENT = ROOT / "clients" / "roblox"
 EXAMPLES = ROOT / "examples" / "roblox"
@@ -19,6 +20,8 @@ SOURCES = sorted([*CLIENT.rglob("*.luau"), *EXAMPLES.rglob("*.luau")])
 
 
 def test_stylua_reports_no_diffs():
+    if not (ROOT / ".tools" / "node_modules" / ".bin" / "stylua").exists():
+        need("npm", "install Node.js (npm fetches the pinned StyLua on first use)")
     result = subprocess.run([str(CLIENT / "check-format")], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

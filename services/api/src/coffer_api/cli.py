@@ -246,7 +246,7 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="coffer-metrics-")
-    uvicorn.run(
+    config = uvicorn.Config(
         "coffer_api.asgi:app",
         host=args.host,
         port=args.port,
@@ -261,7 +261,27 @@ def serve(args: argparse.Namespace) -> int:
         timeout_keep_alive=75,
         access_log=False,
     )
+    if workers > 1:
+        _supervisor()(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
     return 0
+
+
+def _supervisor():
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    class GracefulSupervisor(Multiprocess):
+        """uvicorn's worker supervisor, but on SIGTERM it closes its copy of the listening socket
+        first: new connections are refused at once instead of waiting in the backlog of a socket
+        that no worker accepts from any more, while the workers finish their in-flight requests."""
+
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    return GracefulSupervisor
 
 
 class _Parser(argparse.ArgumentParser):

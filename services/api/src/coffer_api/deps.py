@@ -20,6 +20,9 @@ from coffer_api.errors import (
 from coffer_api.keys import ApiKey
 from coffer_api.settings import Settings
 
+# Every dependency is `async def`: FastAPI runs plain `def` dependencies in a thread pool, a thread
+# hop per request on the hot path.
+
 _bearer = HTTPBearer(
     auto_error=False, description="An API key made with `coffer keys create`, sent as `Bearer cfr_...`."
 )
@@ -65,7 +68,7 @@ def _requires(scope: str):
     return Depends(authenticate)
 
 
-def _idempotency_key(
+async def _idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -81,7 +84,7 @@ def _idempotency_key(
     return key
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

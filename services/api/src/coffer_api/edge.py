@@ -15,10 +15,6 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 access_log = logging.getLogger("coffer_api.access")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class Edge:
     def __init__(self, app, *, max_body_bytes: int, pool_stats=None) -> None:
         self.app = app
@@ -36,8 +32,11 @@ class Edge:
         scope.setdefault("state", {})["request_id"] = rid
         status_holder = [500]
         response_started = [False]
+        refused = [False]
 
         async def send_with_headers(message):
+            if refused[0]:
+                return  # a 413 went out already; what the app answers to the cut-off body is dropped
             if message["type"] == "http.response.start":
                 response_started[0] = True
                 status_holder[0] = message["status"]
@@ -62,14 +61,15 @@ class Edge:
                     if message["type"] == "http.request":
                         received += len(message.get("body", b""))
                         if received > self.max_body_bytes:
-                            raise _BodyTooLarge
+                            # Answer 413 here and tell the app the client left: FastAPI would turn an
+                            # exception raised while it reads the body into a 400.
+                            if not response_started[0]:
+                                await self._too_large(send_with_headers)
+                                refused[0] = True
+                            return {"type": "http.disconnect"}
                     return message
 
-                try:
-                    await self.app(scope, limited_receive, send_with_headers)
-                except _BodyTooLarge:
-                    if not response_started[0]:
-                        await self._too_large(send_with_headers)
+                await self.app(scope, limited_receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

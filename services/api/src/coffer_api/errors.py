@@ -11,9 +11,10 @@ Every error body has ``type``, ``title``, ``status``, ``detail`` and a stable ma
 - 413 ``payload_too_large``
 - 422 ``validation_error`` (with ``errors``), ``unknown_currency``, ``balance_overflow``,
   ``idempotency_key_reused``, ``purchase_id_reused``
-- 429 ``rate_limited`` (with ``Retry-After``)
+- 429 ``rate_limited``, ``link_attempts_exceeded`` (with ``Retry-After``)
 - 500 ``internal_error`` (a bug: logged with the request id, never with secrets)
 - 503 ``database_unavailable``, ``overloaded`` (with ``Retry-After``)
+- 503 ``webhook_not_configured`` (COFFER_ROBLOX_WEBHOOK_SECRET is not set)
 
 Ledger outcomes computed inside PostgreSQL arrive as ``{"code", "detail", ...}`` and are rendered
 by ``problem_body`` too, so a replayed reply is byte-for-byte the first one.
@@ -41,9 +42,11 @@ TITLES: dict[str, str] = {
     "idempotency_key_reused": "Idempotency-Key reused with a different request",
     "purchase_id_reused": "Purchase id reused with different fields",
     "rate_limited": "Rate limit exceeded",
+    "link_attempts_exceeded": "Too many wrong link codes",
     "internal_error": "Internal error",
     "database_unavailable": "Database unavailable",
     "overloaded": "Server busy",
+    "webhook_not_configured": "Webhook not configured",
 }
 
 
@@ -126,9 +129,17 @@ class RateLimited(CofferError):
     status, code = 429, "rate_limited"
 
 
+class LinkAttemptsExceeded(CofferError):
+    status, code = 429, "link_attempts_exceeded"
+
+
 class DatabaseUnavailable(CofferError):
     status, code = 503, "database_unavailable"
 
 
 class Overloaded(CofferError):
     status, code = 503, "overloaded"
+
+
+class WebhookNotConfigured(CofferError):
+    status, code = 503, "webhook_not_configured"

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from coffer_api.errors import Unauthenticated
+from coffer_api.errors import Overloaded, Unauthenticated
 
 SCOPES = ("read", "write", "admin")
 PREFIX = "cfr_"
@@ -90,9 +90,10 @@ async def touch_keys(conn: asyncpg.Connection, key_ids: list[str]) -> None:
 class KeyVerifier:
     """Checks bearer tokens against the database, with a short per-process cache."""
 
-    def __init__(self, pool: asyncpg.Pool, cache_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float, acquire_timeout: float = 5.0) -> None:
         self._pool = pool
         self._cache_seconds = cache_seconds
+        self._acquire_timeout = acquire_timeout
         self._cache: dict[str, tuple[float, bytes, ApiKey]] = {}
 
     async def verify(self, token: str) -> ApiKey:
@@ -100,13 +101,23 @@ class KeyVerifier:
         now = time.monotonic()
         cached = self._cache.get(key_id)
         if cached is None or cached[0] < now:
-            row = await self._pool.fetchrow(
-                """
-                SELECT id, name, secret_hash, scopes, created_at, last_used_at, revoked_at
-                FROM api_keys WHERE id = $1 AND revoked_at IS NULL
-                """,
-                key_id,
-            )
+            try:
+                conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            except TimeoutError:
+                # the same bounded wait as every other request's connection: refuse, never hang
+                raise Overloaded(
+                    "Every database connection is busy; retry in a moment.", headers={"Retry-After": "1"}
+                ) from None
+            try:
+                row = await conn.fetchrow(
+                    """
+                    SELECT id, name, secret_hash, scopes, created_at, last_used_at, revoked_at
+                    FROM api_keys WHERE id = $1 AND revoked_at IS NULL
+                    """,
+                    key_id,
+                )
+            finally:
+                await self._pool.release(conn)
             if row is None:
                 self._cache.pop(key_id, None)
                 raise Unauthenticated("Unknown or revoked API key.")

@@ -187,10 +187,11 @@ async def player_balances(conn: asyncpg.Connection, user_ids: list[int]) -> list
     """Every currency's balance for each player, zeros included, in the order asked."""
     rows = await conn.fetch(
         """
-        SELECT u.user_id, c.name AS currency, coalesce(a.balance, 0) AS balance
+        SELECT u.user_id, c.name AS currency,
+               coalesce((SELECT a.balance FROM accounts a WHERE a.user_id = u.user_id AND a.currency = c.name), 0)
+                   AS balance
         FROM unnest($1::bigint[]) WITH ORDINALITY AS u (user_id, ord)
         CROSS JOIN currencies c
-        LEFT JOIN accounts a ON a.user_id = u.user_id AND a.currency = c.name
         ORDER BY u.ord, c.name
         """,
         user_ids,

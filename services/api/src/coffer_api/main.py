@@ -15,12 +15,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from coffer_api import ledger
+from coffer_api import erasure, ledger, outbox
 from coffer_api.edge import Edge
 from coffer_api.errors import CofferError, problem_body
 from coffer_api.keys import KeyVerifier
 from coffer_api.ratelimits import RateLimiter
-from coffer_api.routes import health, leaderboards, players, receipts, transactions
+from coffer_api.routes import health, leaderboards, links, players, receipts, transactions, webhooks
 from coffer_api.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,10 @@ async def _purge_idempotency_keys(pool: asyncpg.Pool, settings: Settings) -> Non
         await asyncio.sleep(3600)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook: nothing to reset (see create_pool below)."""
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,20 +82,30 @@ def create_app(settings: Settings) -> FastAPI:
             max_size=settings.db_pool_max_size,
             server_settings={
                 "application_name": "coffer-api",
+                # short OLTP statements only: JIT compiling one costs more than running it (~200 ms)
+                "jit": "off",
                 "statement_timeout": str(int(settings.db_statement_timeout_seconds * 1000)),
             },
             command_timeout=settings.db_statement_timeout_seconds + 5,
             timeout=5,
+            # asyncpg's default reset costs a round trip on every release (RESET ALL, UNLISTEN, ...);
+            # coffer keeps no session state (only SET LOCAL), and a leaked transaction is still rolled back.
+            reset=_keep_session,
         )
         app.state.pool = pool
-        app.state.keys = KeyVerifier(pool, settings.key_cache_seconds)
+        app.state.keys = KeyVerifier(pool, settings.key_cache_seconds, settings.db_pool_timeout_seconds)
         app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
         app.state.pool_stats = lambda: (pool.get_size(), pool.get_idle_size())
+        app.state.erasure_wake = asyncio.Event()
         tasks = [
             asyncio.create_task(
                 _background("rate-limit-sync", app.state.limiter.run(pool, settings.rate_limit_sync_seconds))
             ),
             asyncio.create_task(_background("idempotency-purge", _purge_idempotency_keys(pool, settings))),
+            # publishes balance changes to Open Cloud when COFFER_OPENCLOUD_* is set; always purges old rows
+            asyncio.create_task(_background("balance-outbox", outbox.run(pool, settings))),
+            # applies queued right-to-erasure requests; the webhook wakes it
+            asyncio.create_task(_background("erasure", erasure.run(pool, app.state.erasure_wake))),
         ]
         app.state.background = tasks
         try:
@@ -111,7 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (health, players, transactions, receipts, leaderboards):
+    for module in (health, players, transactions, receipts, leaderboards, links, webhooks):
         app.include_router(module.router)
     _install_error_handlers(app)
     return app
@@ -151,6 +165,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                 f"{request.method} is not allowed on {request.url.path}.",
                 headers=exc.headers,
             )
+        if exc.status_code == 400:
+            # FastAPI's only own 400: a body that cannot be parsed (bytes that are not UTF-8 JSON).
+            # Like any other malformed body it is a 422 validation_error, as the schema documents.
+            return _problem(422, "validation_error", "body: not valid JSON", errors=[])
         return _problem(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
 
     async def database_unavailable(request: Request, exc: Exception) -> Response:

@@ -22,8 +22,21 @@ METADATA_MAX_BYTES = 4096
 
 
 def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > METADATA_MAX_BYTES:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # e.g. a lone UTF-16 surrogate, which PostgreSQL cannot store
+        raise ValueError("metadata must be valid Unicode text") from None
+    if len(encoded) > METADATA_MAX_BYTES:
         raise ValueError(f"metadata must be at most {METADATA_MAX_BYTES} bytes of JSON")
+    if b"\\u0000" in encoded:
+        raise ValueError("metadata must not contain the NUL character (\\u0000), which PostgreSQL cannot store")
+    return value
+
+
+def _check_text(value: str) -> str:
+    value.encode()  # UnicodeEncodeError (a ValueError) for lone surrogates: a 422, not a 500
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000), which PostgreSQL cannot store")
     return value
 
 
@@ -51,6 +64,7 @@ class TransactionIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object up to 4 KiB")
 
     _metadata_size = field_validator("metadata")(_check_metadata)
+    _reason_text = field_validator("reason")(_check_text)
 
     @model_validator(mode="after")
     def _one_entry_per_account(self) -> "TransactionIn":
@@ -115,6 +129,7 @@ class ReversalIn(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     _metadata_size = field_validator("metadata")(_check_metadata)
+    _reason_text = field_validator("reason")(_check_text)
 
 
 @router.post(

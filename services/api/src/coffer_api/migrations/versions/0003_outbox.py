@@ -41,11 +41,13 @@ CREATE INDEX balance_outbox_created ON balance_outbox (created_at);
 -- the issuer's side in another): one join over the statement's new rows, no per-row trigger calls.
 CREATE FUNCTION coffer_enqueue_balance_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- LATERAL ... LIMIT 1: always a primary-key lookup per new row, whatever the planner's
+    -- statistics say (a transition table has none; a hash join would scan all of accounts)
     INSERT INTO balance_outbox (user_id)
     SELECT DISTINCT a.user_id
     FROM new_entries e
-    JOIN accounts a ON a.id = e.account_id
-    JOIN transactions t ON t.seq = e.transaction_seq
+    CROSS JOIN LATERAL (SELECT x.user_id FROM accounts x WHERE x.id = e.account_id LIMIT 1) a
+    CROSS JOIN LATERAL (SELECT y.reason, y.metadata FROM transactions y WHERE y.seq = e.transaction_seq LIMIT 1) t
     WHERE e.ord > 0
       AND a.user_id > 0
       AND t.metadata ->> 'source' IS DISTINCT FROM 'roblox'
