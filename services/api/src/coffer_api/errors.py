@@ -7,7 +7,8 @@ Every error body has ``type``, ``title``, ``status``, ``detail`` and a stable ma
 - 401 ``unauthenticated`` (missing, unknown or revoked API key), ``invalid_signature`` (webhooks)
 - 403 ``forbidden`` (the key lacks the scope)
 - 404 ``not_found``, ``link_code_invalid``
-- 409 ``insufficient_funds``, ``already_reversed``, ``request_in_progress``
+- 409 ``insufficient_funds``, ``already_reversed`` (a request whose Idempotency-Key is still in
+  flight waits for the first one and then gets its reply, so there is no ``request_in_progress``)
 - 413 ``payload_too_large``
 - 422 ``validation_error`` (with ``errors``), ``unknown_currency``, ``balance_overflow``,
   ``idempotency_key_reused``, ``purchase_id_reused``
@@ -34,7 +35,6 @@ TITLES: dict[str, str] = {
     "link_code_invalid": "Link code invalid",
     "insufficient_funds": "Insufficient funds",
     "already_reversed": "Transaction already reversed",
-    "request_in_progress": "Request with this Idempotency-Key in progress",
     "payload_too_large": "Request body too large",
     "validation_error": "Request invalid",
     "unknown_currency": "Unknown currency",

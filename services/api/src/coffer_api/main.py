@@ -7,7 +7,7 @@ tasks are created in the lifespan and closed when the app stops.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import orjson
@@ -47,9 +47,11 @@ coffer keeps a Roblox experience's currency in a double-entry ledger on PostgreS
 """
 
 
-async def _background(name: str, coro) -> None:
+async def _background(name: str, start: Callable[[], Awaitable[None]]) -> None:
+    """Run one background loop; it is only created here, so a task cancelled before it starts leaves
+    no coroutine that was never awaited."""
     try:
-        await coro
+        await start()
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -99,13 +101,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.erasure_wake = asyncio.Event()
         tasks = [
             asyncio.create_task(
-                _background("rate-limit-sync", app.state.limiter.run(pool, settings.rate_limit_sync_seconds))
+                _background("rate-limit-sync", lambda: app.state.limiter.run(pool, settings.rate_limit_sync_seconds))
             ),
-            asyncio.create_task(_background("idempotency-purge", _purge_idempotency_keys(pool, settings))),
+            asyncio.create_task(_background("idempotency-purge", lambda: _purge_idempotency_keys(pool, settings))),
             # publishes balance changes to Open Cloud when COFFER_OPENCLOUD_* is set; always purges old rows
-            asyncio.create_task(_background("balance-outbox", outbox.run(pool, settings))),
+            asyncio.create_task(_background("balance-outbox", lambda: outbox.run(pool, settings))),
             # applies queued right-to-erasure requests; the webhook wakes it
-            asyncio.create_task(_background("erasure", erasure.run(pool, app.state.erasure_wake))),
+            asyncio.create_task(_background("erasure", lambda: erasure.run(pool, app.state.erasure_wake))),
         ]
         app.state.background = tasks
         try:

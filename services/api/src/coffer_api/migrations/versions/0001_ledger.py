@@ -7,9 +7,24 @@ Money rules that the database itself enforces (Python only adds good error messa
 - transactions and entries are append-only (a trigger refuses UPDATE, DELETE and TRUNCATE);
 - idempotency keys and purchase ids are unique.
 
-All writes of money go through ``coffer_post_batch``: one round trip per request, a fixed lock
-order (currency, user_id) for every account so concurrent transfers cannot deadlock, and one
-sub-transaction per ledger transaction so a batch item fails alone.
+All writes of money go through ``coffer_post_batch``: one round trip per request and a fixed lock
+order (currency, user_id) for every account so concurrent transfers cannot deadlock. It has two
+paths with the same replies:
+
+- the set-based fast path, taken when every item has a key that is new, no item is a reversal,
+  every currency exists, no item names an account twice, and every balance stays within
+  [0, 2^53 - 1] at every step in request order (a running sum per account, computed after the
+  accounts are locked): one UPDATE per touched account, one INSERT of the transactions, one of all
+  entries (the issuer's side included), reply bodies built from values in hand, and one INSERT of
+  the idempotency keys with their replies. If a concurrent request took one of the keys since the
+  check, that INSERT finds it, the call fails with serialization_failure, and the API retries it:
+  the retry takes the per-item path and replays the stored reply;
+- the per-item path (``coffer_apply``, one sub-transaction each) for everything else: replays,
+  reused keys, unknown currencies, insufficient funds, overflow, reversals.
+
+Every lookup of an account is an index lookup whatever the table statistics say (LATERAL ...
+LIMIT 1, scalar subqueries, primary-key updates): a hash join over ``accounts`` would cost a scan
+of every account per request.
 
 Revision ID: 0001_ledger
 Revises:
@@ -138,21 +153,23 @@ SELECT coffer_add_currency('coins');
 ANALYZE currencies;
 
 -- The reply body of a transaction: the same JSON for the first reply, replays and GET.
-CREATE FUNCTION coffer_transaction_json(p_seq bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'id', t.id,
-        'created_at', t.created_at,
-        'reason', t.reason,
-        'metadata', t.metadata,
-        'entries', (
-            SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'user_id', a.user_id, 'currency', a.currency,
-                'amount', e.amount, 'balance_after', e.balance_after) ORDER BY e.ord), '[]'::jsonb)
-            FROM entries e JOIN accounts a ON a.id = e.account_id
-            WHERE e.transaction_seq = t.seq AND e.ord > 0),
-        'reverses', (SELECT r.id FROM transactions r WHERE r.seq = t.reverses))
-    FROM transactions t WHERE t.seq = p_seq
-$$;
+CREATE FUNCTION coffer_transaction_json(p_seq bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT jsonb_build_object(
+            'id', t.id,
+            'created_at', t.created_at,
+            'reason', t.reason,
+            'metadata', t.metadata,
+            'entries', (
+                SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'user_id', a.user_id, 'currency', a.currency,
+                    'amount', e.amount, 'balance_after', e.balance_after) ORDER BY e.ord), '[]'::jsonb)
+                FROM entries e JOIN accounts a ON a.id = e.account_id
+                WHERE e.transaction_seq = t.seq AND e.ord > 0),
+            'reverses', (SELECT r.id FROM transactions r WHERE r.seq = t.reverses))
+        FROM transactions t WHERE t.seq = p_seq);
+END $$;
 
 -- Create the missing player accounts and lock all of them in one global order (currency, user_id).
 -- Between the insert and the lock another transaction may rename an account (erasure replaces the
@@ -301,12 +318,106 @@ CREATE FUNCTION coffer_post_batch(
     p_users bigint[], p_currencies text[], p_amounts bigint[]
 ) RETURNS TABLE (status int, body jsonb, replayed boolean) LANGUAGE plpgsql AS $$
 DECLARE
+    n int := coalesce(cardinality(p_keys), 0);
+    m int := coalesce(cardinality(p_users), 0);
     i int;
     s int;
     e int;
+    v_fast boolean := false;
+    v_item int[];
+    v_account bigint[];
+    v_after numeric[];
+    v_seqs bigint[];
+    v_ids uuid[];
+    v_created timestamptz[];
+    v_bodies jsonb[];
+    v_inserted int;
 BEGIN
     PERFORM coffer_lock_accounts(p_users, p_currencies);
-    FOR i IN 1 .. coalesce(cardinality(p_keys), 0) LOOP
+
+    IF n > 0 AND m > 0
+       AND array_position(p_keys, NULL) IS NULL
+       AND NOT EXISTS (SELECT 1 FROM unnest(p_reverses) AS r WHERE r IS NOT NULL)
+       AND (SELECT count(DISTINCT k) FROM unnest(p_keys) AS k) = n
+       AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE key = ANY (p_keys))
+    THEN
+        -- entry j (1..m) belongs to item v_item[j], moves account v_account[j], which then holds v_after[j]
+        SELECT array_agg(r.item ORDER BY r.j), array_agg(r.account ORDER BY r.j), array_agg(r.after ORDER BY r.j),
+               count(*) = m AND count(DISTINCT r.j) = m AND min(r.j) = 1 AND max(r.j) = m
+               AND count(DISTINCT (r.item, r.account)) = m
+               AND bool_and(r.after BETWEEN 0 AND 9007199254740991)
+        INTO v_item, v_account, v_after, v_fast
+        FROM (
+            SELECT x.j, x.item, a.id AS account,
+                   a.balance + sum(p_amounts[x.j]) OVER (PARTITION BY a.id ORDER BY x.j) AS after
+            FROM (SELECT it.i AS item, g.j
+                  FROM generate_series(1, n) AS it (i),
+                       generate_series(p_starts[it.i], p_starts[it.i] + p_counts[it.i] - 1) AS g (j)) x
+            -- an index lookup per entry whatever the statistics (LIMIT 1 keeps it a nested loop)
+            CROSS JOIN LATERAL (SELECT y.id, y.balance FROM accounts y
+                                WHERE y.user_id = p_users[x.j] AND y.currency = p_currencies[x.j] LIMIT 1) a
+        ) r;
+    END IF;
+
+    IF coalesce(v_fast, false) THEN
+        v_seqs := ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'seq'))
+                        FROM generate_series(1, n) ORDER BY 1);
+
+        FOR i IN SELECT DISTINCT ON (u.account) u.j::int
+                 FROM unnest(v_account) WITH ORDINALITY AS u (account, j)
+                 ORDER BY u.account, u.j DESC LOOP
+            UPDATE accounts SET balance = v_after[i] WHERE id = v_account[i];
+        END LOOP;
+
+        WITH t AS (
+            INSERT INTO transactions (seq, reason, metadata) OVERRIDING SYSTEM VALUE
+            SELECT v_seqs[k], p_reasons[k], coalesce(p_metadata[k]::jsonb, '{}'::jsonb)
+            FROM generate_series(1, n) AS k
+            RETURNING seq, id, created_at
+        )
+        SELECT array_agg(t.id ORDER BY t.seq), array_agg(t.created_at ORDER BY t.seq) INTO v_ids, v_created FROM t;
+
+        INSERT INTO entries (transaction_seq, ord, account_id, amount, balance_after)
+        SELECT v_seqs[v_item[j]], j - p_starts[v_item[j]] + 1, v_account[j], p_amounts[j], v_after[j]
+        FROM generate_series(1, m) AS j
+        UNION ALL
+        SELECT v_seqs[g.item], -row_number() OVER (PARTITION BY g.item ORDER BY g.currency),
+               (SELECT iss.id FROM accounts iss WHERE iss.currency = g.currency AND iss.user_id IS NULL), -g.net, NULL
+        FROM (SELECT v_item[j] AS item, p_currencies[j] AS currency, sum(p_amounts[j]) AS net
+              FROM generate_series(1, m) AS j GROUP BY 1, 2 HAVING sum(p_amounts[j]) <> 0) g;
+
+        -- the same JSON as coffer_transaction_json(seq), built from values in hand
+        v_bodies := ARRAY(
+            SELECT jsonb_build_object(
+                'id', v_ids[k],
+                'created_at', v_created[k],
+                'reason', p_reasons[k],
+                'metadata', coalesce(p_metadata[k]::jsonb, '{}'::jsonb),
+                'entries', (SELECT jsonb_agg(jsonb_build_object(
+                                'user_id', p_users[j], 'currency', p_currencies[j],
+                                'amount', p_amounts[j], 'balance_after', v_after[j]::bigint) ORDER BY j)
+                            FROM generate_series(p_starts[k], p_starts[k] + p_counts[k] - 1) AS j),
+                'reverses', NULL::uuid)
+            FROM generate_series(1, n) AS k ORDER BY k);
+
+        INSERT INTO idempotency_keys (key, request_hash, status, response)
+        SELECT u.key, u.hash, 201, u.body
+        FROM unnest(p_keys, p_hashes, v_bodies) AS u (key, hash, body)
+        ORDER BY u.key
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        IF v_inserted <> n THEN
+            -- a concurrent request committed one of these keys after our check: undo, and let the
+            -- caller retry (it then replays that request's reply through the per-item path)
+            RAISE EXCEPTION 'coffer: an Idempotency-Key of this request was used concurrently'
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+
+        RETURN QUERY SELECT 201, u.b, false FROM unnest(v_bodies) WITH ORDINALITY AS u (b, k) ORDER BY u.k;
+        RETURN;
+    END IF;
+
+    FOR i IN 1 .. n LOOP
         s := p_starts[i];
         e := p_starts[i] + p_counts[i] - 1;
         RETURN QUERY SELECT * FROM coffer_apply(
