@@ -57,3 +57,41 @@ def test_unsafe_proxy_setting_fails_fast_with_one_line(database_url):
     assert result.returncode == 2
     assert "trust X-Forwarded-*" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_clear_line(live_api):
+    from tests.conftest import run_coffer
+
+    api = live_api()
+    result = run_coffer("serve", "--port", str(api.port), "--workers", "2", database_url=api.database_url, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{api.port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_each_worker_gets_its_own_listening_socket_so_connections_spread(live_api):
+    """SO_REUSEPORT: 40 keep-alive connections land on both workers, not all on whichever woke first."""
+    import socket
+
+    api = live_api(workers=2)
+    clients = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(40)]
+    try:
+        pids = set()
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.recv(4096)
+        import subprocess
+
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{api.port} )"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for line in out.splitlines():
+            if "pid=" in line:
+                pids.add(line.split("pid=")[1].split(",")[0])
+        assert len(pids) == 2, out
+    finally:
+        for client in clients:
+            client.close()

@@ -65,7 +65,20 @@ resource "aws_ecr_lifecycle_policy" "this" {
         action = { type = "expire" }
       },
       {
+        # buildspec's layer cache (deploy/build_images.sh) is pushed as buildcache-<sha>: only the
+        # newest two are useful, and they must not count against the deployable images below
         rulePriority = 2
+        description  = "Keep the last 2 layer-cache images"
+        selection = {
+          tagStatus     = "tagged"
+          tagPrefixList = ["buildcache-"]
+          countType     = "imageCountMoreThan"
+          countNumber   = 2
+        }
+        action = { type = "expire" }
+      },
+      {
+        rulePriority = 3
         description  = "Keep the last ${var.keep_images} images"
         selection = {
           tagStatus   = "any"

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Coroutine
@@ -262,19 +263,49 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     if workers > 1:
-        _supervisor()(config, sockets=[config.bind_socket()]).run()
+        _supervisor()(config, sockets=_listening_sockets(args.host, args.port, workers)).run()
     else:
         uvicorn.Server(config).run()
     return 0
 
 
+def _listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per worker on the same port (SO_REUSEPORT): the kernel spreads new
+    connections evenly over the workers. With one shared socket, whichever worker wakes first takes
+    the connection, and long-lived keep-alive connections (a load balancer's, a game server's) pile
+    up on one worker while the other idles: in the benchmark 25 of 32 connections went to one
+    worker and p99 latency passed a second."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise Failure(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
 def _supervisor():
-    from uvicorn.supervisors.multiprocess import Multiprocess
+    from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
     class GracefulSupervisor(Multiprocess):
-        """uvicorn's worker supervisor, but on SIGTERM it closes its copy of the listening socket
-        first: new connections are refused at once instead of waiting in the backlog of a socket
-        that no worker accepts from any more, while the workers finish their in-flight requests."""
+        """uvicorn's worker supervisor with a listening socket of its own for each worker, and on
+        SIGTERM it closes its copies of the listening sockets first: new connections are refused at
+        once instead of waiting in the backlog of a socket that no worker accepts from any more,
+        while the workers finish their in-flight requests. (A worker that crashes is replaced by one
+        listening on every socket: still correct, only less evenly spread.)"""
+
+        def init_processes(self) -> None:
+            for sock in self.sockets:
+                process = Process(self.config, [sock])
+                process.start()
+                self.processes.append(process)
 
         def terminate_all(self) -> None:
             for sock in self.sockets:
