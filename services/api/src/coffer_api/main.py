@@ -95,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
             reset=_keep_session,
         )
         app.state.pool = pool
+        # requests take pooled connections in arrival order (see deps._connection)
+        app.state.pool_gate = asyncio.Semaphore(settings.db_pool_max_size)
         app.state.keys = KeyVerifier(pool, settings.key_cache_seconds, settings.db_pool_timeout_seconds)
         app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
         app.state.pool_stats = lambda: (pool.get_size(), pool.get_idle_size())
