@@ -22,7 +22,7 @@ sync: bootstrap
 
 db-local: sync
 	$(UV) run python -m tests.local_db start --root $(PGDATA_DIR) --port $(LOCAL_PORT)
-	DATABASE_URL=$(LOCAL_URL) $(UV) run coffer db upgrade
+	DATABASE_URL=$(LOCAL_URL) $(UV) run coffer db upgrade >&2
 
 run: db-local
 	DATABASE_URL=$(LOCAL_URL) $(UV) run coffer serve --host 127.0.0.1 --port 8000
