@@ -3,6 +3,7 @@
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -23,6 +24,8 @@ from coffer_api.settings import Settings
 
 # Every dependency is `async def`: FastAPI runs plain `def` dependencies in a thread pool, a thread
 # hop per request on the hot path.
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API key made with `coffer keys create`, sent as `Bearer cfr_...`."
@@ -56,7 +59,11 @@ async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
         try:
             yield conn
         finally:
-            await state.pool.release(conn)
+            try:
+                await state.pool.release(conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as exc:
+                # the pool has already terminated the broken connection; the request itself is done
+                log.warning("discarded a broken database connection", extra={"error": type(exc).__name__})
     finally:
         state.pool_gate.release()
 

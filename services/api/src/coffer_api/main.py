@@ -34,6 +34,9 @@ DATABASE_ERRORS = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # an idle pooled connection that the server is just closing (a restart sends it a FATAL error)
+    # can be handed out before asyncpg notices the close: its first statement fails with this
+    asyncpg.InternalClientError,
     TimeoutError,
 )
 
@@ -71,8 +74,16 @@ async def _purge_idempotency_keys(pool: asyncpg.Pool, settings: Settings) -> Non
         await asyncio.sleep(3600)
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Pool release hook: nothing to reset (see create_pool below)."""
+async def _check_idle(conn: asyncpg.Connection) -> None:
+    """Pool release hook: one trivial statement, which proves the connection is idle.
+
+    A statement cut off by a dying server can leave a connection mid-protocol; handed to the next
+    request it fails with InternalClientError (seen when PostgreSQL restarts under load). If this
+    statement fails, asyncpg terminates the connection instead of reusing it. It replaces asyncpg's
+    default reset (RESET ALL, UNLISTEN *, CLOSE ALL, advisory unlocks) because coffer keeps no
+    session state (only SET LOCAL); asyncpg still rolls back a leaked transaction first.
+    """
+    await conn.execute("SELECT 1")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -90,9 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
             },
             command_timeout=settings.db_statement_timeout_seconds + 5,
             timeout=5,
-            # asyncpg's default reset costs a round trip on every release (RESET ALL, UNLISTEN, ...);
-            # coffer keeps no session state (only SET LOCAL), and a leaked transaction is still rolled back.
-            reset=_keep_session,
+            reset=_check_idle,
         )
         app.state.pool = pool
         # requests take pooled connections in arrival order (see deps._connection)
