@@ -56,6 +56,12 @@ class Outcome:
     body: dict[str, Any]
     replayed: bool
 
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Outcome":
+        """A posting function's row (status, body as JSON text, replayed), its error bodies rendered."""
+        status = row["status"]
+        return cls(status, render_outcome(status, orjson.loads(row["body"])), row["replayed"])
+
 
 @dataclass(frozen=True, slots=True)
 class PlayerBalances:
@@ -105,9 +111,9 @@ async def _with_retry(fn, *args):
     raise AssertionError("unreachable")
 
 
-def _outcome(row: asyncpg.Record) -> Outcome:
-    status = row["status"]
-    return Outcome(status, render_outcome(status, orjson.loads(row["body"])), row["replayed"])
+_POST_BATCH = (
+    "SELECT status, body::text AS body, replayed FROM coffer_post_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+)
 
 
 async def post_transactions(conn: asyncpg.Connection, postings: list[Posting]) -> list[Outcome]:
@@ -128,7 +134,7 @@ async def post_transactions(conn: asyncpg.Connection, postings: list[Posting]) -
     reverses = [None] * len(postings)
     rows = await _with_retry(
         conn.fetch,
-        "SELECT status, body::text AS body, replayed FROM coffer_post_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        _POST_BATCH,
         keys,
         hashes,
         reasons,
@@ -140,7 +146,7 @@ async def post_transactions(conn: asyncpg.Connection, postings: list[Posting]) -
         currencies,
         amounts,
     )
-    return [_outcome(row) for row in rows]
+    return [Outcome.from_row(row) for row in rows]
 
 
 async def reverse_transaction(
@@ -161,7 +167,7 @@ async def reverse_transaction(
     digest = request_hash({"reverses": str(transaction_id), "reason": reason, "metadata": metadata})
     rows = await _with_retry(
         conn.fetch,
-        "SELECT status, body::text AS body, replayed FROM coffer_post_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        _POST_BATCH,
         [key],
         [digest],
         [reason],
@@ -173,7 +179,7 @@ async def reverse_transaction(
         [r["currency"] for r in original],
         [-r["amount"] for r in original],
     )
-    return _outcome(rows[0])
+    return Outcome.from_row(rows[0])
 
 
 async def get_transaction(conn: asyncpg.Connection, transaction_id: UUID) -> dict[str, Any] | None:

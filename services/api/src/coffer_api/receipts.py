@@ -8,9 +8,7 @@ be granted (unknown currency, overflow) leaves no trace, so the game can retry i
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
-from coffer_api.errors import render_outcome
 from coffer_api.ledger import Outcome
 
 
@@ -32,4 +30,4 @@ async def post_receipt(conn: asyncpg.Connection, receipt: Receipt) -> Outcome:
         receipt.currency,
         receipt.amount,
     )
-    return Outcome(row["status"], render_outcome(row["status"], orjson.loads(row["body"])), row["replayed"])
+    return Outcome.from_row(row)
